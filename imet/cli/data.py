@@ -216,7 +216,7 @@ def run_synthetic(args: argparse.Namespace) -> int:
         out = generate_synthetic(
             args.out, n_images=args.images, size=args.size, seed=args.seed
         )
-    except ValueError as err:  # settings the generator cannot honour
+    except (ValueError, FileExistsError) as err:  # bad settings or --out
         raise UsageError(str(err)) from err
     print(f"wrote a synthetic collection of {args.images:,} images to {out}")
     return 0
