@@ -70,7 +70,8 @@ class Scores:
 
 
 def is_run(path: str | Path) -> bool:
-    """A folder is a run once its configuration is written."""
+    """A folder is a run once its configuration is written. (MAE-pretrained
+    encoders also hold a config.json, so they live outside the runs folder.)"""
     return (Path(path) / CONFIG).is_file()
 
 
@@ -187,14 +188,13 @@ def read_scores(run: str | Path, split: str) -> Scores:
 def write_scores(run: str | Path, split: str, scores: Scores) -> None:
     if scores.scores.shape != scores.targets.shape:
         raise ValueError("scores and targets must have the same shape")
-    with atomic_path(scores_path(run, split)) as tmp:
-        with open(tmp, "wb") as handle:
-            np.savez_compressed(
-                handle,
-                ids=np.asarray(scores.ids, dtype=str),
-                scores=np.asarray(scores.scores, dtype=np.float32),
-                targets=np.asarray(scores.targets, dtype=np.uint8),
-            )
+    with atomic_path(scores_path(run, split)) as tmp, open(tmp, "wb") as handle:
+        np.savez_compressed(
+            handle,
+            ids=np.asarray(scores.ids, dtype=str),
+            scores=np.asarray(scores.scores, dtype=np.float32),
+            targets=np.asarray(scores.targets, dtype=np.uint8),
+        )
 
 
 def read_thresholds(run: str | Path) -> np.ndarray:
@@ -224,10 +224,41 @@ def read_embeddings(run: str | Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def write_embeddings(run: str | Path, ids, embeddings: np.ndarray) -> None:
-    with atomic_path(Path(run) / EMBEDDINGS) as tmp:
-        with open(tmp, "wb") as handle:
-            np.savez(
-                handle,
-                ids=np.asarray(ids, dtype=str),
-                embeddings=np.asarray(embeddings, dtype=np.float32),
-            )
+    with atomic_path(Path(run) / EMBEDDINGS) as tmp, open(tmp, "wb") as handle:
+        np.savez(
+            handle,
+            ids=np.asarray(ids, dtype=str),
+            embeddings=np.asarray(embeddings, dtype=np.float32),
+        )
+
+
+def require_run(run: str | Path) -> Path:
+    """``run`` as a Path; a RunError when it is not a run folder."""
+    run = Path(run)
+    if not is_run(run):
+        what = "does not exist" if not run.exists() else f"has no {CONFIG}"
+        raise RunError(f"{run} is not a run folder made by `imet train` ({what})")
+    return run
+
+
+def load_model(run: str | Path, device: str = "cpu") -> tuple[Any, dict[str, Any]]:
+    """The run's best model in evaluation mode, and its configuration.
+
+    The architecture is rebuilt from ``config.json`` (no pretrained weights
+    are fetched) and the weights are read from ``model.safetensors``.
+    """
+    from safetensors.torch import load_model as load_weights
+
+    from imet.models import build_model
+
+    run = Path(run)
+    config = read_config(run)
+    weights = _require(run / WEIGHTS, "the trained weights")
+    model = build_model(
+        config["model"],
+        int(config["n_labels"]),
+        image_size=int(config["image_size"]),
+        arch=config["arch"],
+    )
+    load_weights(model, str(weights), device=str(device))
+    return model.to(device).eval(), config
