@@ -7,7 +7,7 @@ ARTIFACTS ?= artifacts
 # resolve the multi-GB CUDA build.
 TORCH_PIN ?= torch==2.13.0
 
-.PHONY: install demo test lint format clean
+.PHONY: install demo host test lint format clean
 
 install: $(VENV)/.installed
 
@@ -20,7 +20,14 @@ $(VENV)/.installed: pyproject.toml
 
 demo: install
 	$(BIN)/imet demo --artifacts $(ARTIFACTS)
-	$(BIN)/streamlit run dashboard/app.py
+	IMET_RUNS=$(ARTIFACTS)/runs $(BIN)/streamlit run dashboard/app.py
+
+# For a hosted demo: build the runs at start (progress in the log), then serve
+# on every interface.
+PORT ?= 8501
+host: install
+	$(BIN)/imet demo --artifacts $(ARTIFACTS)
+	IMET_RUNS=$(ARTIFACTS)/runs $(BIN)/streamlit run dashboard/app.py --server.address 0.0.0.0 --server.port $(PORT)
 
 test: install
 	$(BIN)/ruff check .

@@ -56,13 +56,13 @@ class DemoPlan:
     # epochs per model on the synthetic collection; the Met sample (174
     # images) gets met_epoch_factor times as many, its epochs being short
     epochs: dict[str, int] = field(
-        default_factory=lambda: {"cnn": 8, "efficientnet-lite0": 4, "vit": 6}
+        default_factory=lambda: {"cnn": 8, "efficientnet-lite0": 3, "vit": 5}
     )
-    met_epoch_factor: int = 3
+    met_epoch_factor: int = 2
     lr: dict[str, float] = field(
         default_factory=lambda: {"cnn": 3e-3, "efficientnet-lite0": 1e-3, "vit": 1e-3}
     )
-    mae_epochs: int = 10  # masked-autoencoder epochs on the synthetic images
+    mae_epochs: int = 6  # masked-autoencoder epochs on the synthetic images
     mae_size: str = "small"  # ViT size preset of imet.models.vit
     seed: int = 0  # of the synthetic collection and of every run
 

@@ -866,9 +866,11 @@ def _apply_style(
 
 
 # Frame width as a fraction of the side; layouts keep objects inside _MARGIN.
-_FRAME_WIDTH = {"none": 0, "thin line": 0.03, "mat": 0.07, "wood": 0.06,
-                "silk mount": 0.08, "gold": 0.07}  # fmt: skip
-_MARGIN = 0.09
+# Frame widths as a share of the side. Evaluation keeps the central 87.5% of
+# an image, so a frame must be wider than 6.25% of the side to stay visible.
+_FRAME_WIDTH = {"none": 0, "thin line": 0.03, "mat": 0.1, "wood": 0.1,
+                "silk mount": 0.11, "gold": 0.12}  # fmt: skip
+_MARGIN = 0.13  # objects stay inside the widest frame
 
 
 def _draw_frame(image: Image.Image, kind: str, palette: Palette) -> Image.Image:
