@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -157,7 +158,33 @@ def build_efficientnet(
         _logger.info("EfficientNet weights loaded from %s", pretrained)
     else:
         backbone = EfficientNetModel(b0_config(image_size))
+        _fan_out_init(backbone)
     return HFEfficientNet(n_labels, backbone, parsed.dropout, pretrained)
+
+
+def _fan_out_init(backbone: nn.Module) -> None:
+    """He (fan-out) convolutions and unit batch-norm scales.
+
+    transformers draws convolution weights and batch-norm scales from
+    N(0, 0.02), which multiplies the signal by about 0.01 per block: a fresh
+    B0 in evaluation mode gives features of exactly zero, so training starts
+    from a dead network and saliency of an untrained model is blank. With the
+    usual convolutional initialisation the signal only fades (about 4x per
+    stage, through the squeeze-excitation gates) until batch-norm statistics
+    are learned.
+    """
+    for module in backbone.modules():
+        if isinstance(module, nn.Conv2d):
+            # Fan-out per group: torch's own fan-out ignores groups, which
+            # would make the depthwise convolutions far too small.
+            kernel = module.kernel_size[0] * module.kernel_size[1]
+            fan_out = kernel * module.out_channels // module.groups
+            nn.init.normal_(module.weight, std=math.sqrt(2.0 / fan_out))
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.BatchNorm2d):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
 
 
 # -- EfficientNet-Lite0 from PyPI ----------------------------------------------

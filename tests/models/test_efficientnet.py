@@ -69,6 +69,16 @@ def test_efficientnet_without_weights_is_b0_not_the_config_default():
     assert model.pretrained is None
 
 
+def test_fresh_efficientnet_features_are_not_dead_in_evaluation_mode():
+    # With transformers' own N(0, 0.02) initialisation every feature is 0.0.
+    torch.manual_seed(0)
+    model = build_model("efficientnet", 3, image_size=64).eval()
+    with torch.no_grad():
+        features = model.forward_features(torch.randn(2, 3, 64, 64))
+    assert features.abs().max() > 0
+    assert torch.isfinite(features).all()
+
+
 def test_folder_without_config_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="config.json"):
         build_model("efficientnet", 4, pretrained=str(tmp_path))
