@@ -13,13 +13,11 @@ Under ``ARTIFACTS``::
 Every step is skipped when its output is complete (a run is complete once its
 ``metrics.json`` exists) and an unfinished run is resumed, so starting again
 after an interruption only does what is left. After training, the TANB,
-saliency-evaluation and bias steps run on each run when those parts of the
-package are installed.
+saliency-evaluation and bias steps run on each run.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import time
 from collections.abc import Callable
@@ -34,12 +32,31 @@ _logger = logging.getLogger(__name__)
 DATASETS = ("synthetic", "met")
 MODELS = ("cnn", "efficientnet-lite0", "vit")
 
-# Steps run on each finished run: (name, module, function, file it writes).
-# Each function takes the run folder.
-RUN_STEPS = (
-    ("tanb", "imet.tanb", "run_tanb", "tanb/report.json"),
-    ("explain-eval", "imet.explain.evaluate", "evaluate_run", "explain/eval.json"),
-    ("bias", "imet.bias", "build_report", "bias.json"),
+
+def _run_tanb(run: Path) -> None:
+    from imet.tanb import run_tanb
+
+    run_tanb(run)
+
+
+def _run_explain_eval(run: Path) -> None:
+    from imet.explain.evaluate import evaluate_run
+
+    evaluate_run(run)
+
+
+def _run_bias(run: Path) -> None:
+    from imet.bias import build_report
+
+    build_report(run)
+
+
+# Steps run on each finished run: (name, function of the run folder, the file
+# whose presence means the step is done).
+RUN_STEPS: tuple[tuple[str, Callable[[Path], None], str], ...] = (
+    ("tanb", _run_tanb, "tanb/report.json"),
+    ("explain-eval", _run_explain_eval, "explain/eval.json"),
+    ("bias", _run_bias, "bias.json"),
 )
 
 
@@ -187,14 +204,9 @@ def _train(run: Path, model: str, data_dir: Path, mae: Path, plan: DemoPlan) -> 
 
 
 def _run_steps(run: Path, result: DemoResult) -> None:
-    """The analysis steps of each run; one that is not installed is skipped."""
-    for name, module_name, function_name, output in RUN_STEPS:
+    """The analysis steps of each run; one that fails is logged and counted."""
+    for name, function, output in RUN_STEPS:
         if (run / output).exists():
-            continue
-        try:
-            function = getattr(importlib.import_module(module_name), function_name)
-        except (ImportError, AttributeError) as err:
-            _logger.warning("skipping %s on %s: not available (%s)", name, run, err)
             continue
         _logger.info("%s on %s", name, run)
         try:
