@@ -206,6 +206,34 @@ def test_trains_on_a_real_format_folder_it_did_not_make(real_format_folder, tmp_
     assert val["n_labels_with_positives"] <= 4
 
 
+# Every other model, one epoch each; the "tiny" ViT preset keeps it seconds long.
+OTHER_MODELS = {
+    "efficientnet": [],
+    "efficientnet-lite0": [],
+    "vit": ["--arch", json.dumps({"size": "tiny"})],
+}
+
+
+@pytest.mark.parametrize("model", sorted(OTHER_MODELS))
+def test_every_model_trains_on_the_real_format_folder(
+    model, real_format_folder, tmp_path
+):
+    from imet.cli import main
+
+    run = tmp_path / model
+    args = tiny_train_args(real_format_folder, run, "--epochs", "1")
+    arch = args.index("--arch")
+    del args[arch : arch + 2]  # the cnn's widths
+    args[args.index("--model") + 1] = model
+    assert main([*args, *OTHER_MODELS[model]]) == 0
+    config = runs.read_config(run)
+    assert config["model"] == model
+    test = runs.read_scores(run, "test")
+    assert test.scores.shape == (len(test.ids), 3474)
+    assert np.isfinite(test.scores).all()
+    assert (run / runs.METRICS).exists()
+
+
 def test_two_processes_on_gloo_write_a_complete_run(tiny_collection, tmp_path):
     run = tmp_path / "ddp"
     args = tiny_train_args(tiny_collection, run)
