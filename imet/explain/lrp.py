@@ -21,7 +21,9 @@ This module attaches sound rules where they exist and refuses the rest:
 * parameter-free reshapes (Flatten, Identity) and Conv2d subclasses (padding
   wrappers) get ``EpsilonRule``, which is exact for them;
 * everything else (LayerNorm, attention, residual sums, gating) makes
-  :func:`lrp_blockers` name the obstacle, and LRP raises
+  :func:`lrp_blockers` name the obstacle. Such models are explained by the
+  conservative rules of :mod:`imet.explain.modified` when it has rules for
+  them (the ViT and EfficientNet models); otherwise LRP raises
   :class:`~imet.explain.methods.MethodUnsupported` with that reason.
 
 The check traces the forward pass with ``torch.fx``, treating leaf modules as

@@ -48,8 +48,6 @@ class SmoothGradConfig:
 SMOOTHGRAD = SmoothGradConfig()
 # Inputs are normalised to [-1, 1], so the value range is 2.
 _INPUT_RANGE = 2.0
-# Activation modules on which guided backprop's rectified backward acts.
-_RECTIFIERS_OTHER_THAN_RELU = (nn.ReLU6, nn.GELU, nn.SiLU, nn.LeakyReLU, nn.ELU)
 
 
 def _abs_max(attributions: torch.Tensor) -> torch.Tensor:
@@ -97,48 +95,63 @@ def gradient_x_input(model: nn.Module, x: torch.Tensor, target) -> torch.Tensor:
 
 
 def guided_backprop(model: nn.Module, x: torch.Tensor, target) -> torch.Tensor:
-    """Gradient with negative gradients stopped at every ReLU (Springenberg et
-    al., 2015). Known to fail the model-randomisation sanity check (Adebayo et
-    al., 2018): ``imet explain-eval`` measures it."""
+    """Gradient with negative gradients stopped at every rectifier
+    (Springenberg et al., 2015). Known to fail the model-randomisation sanity
+    check (Adebayo et al., 2018): ``imet explain-eval`` measures it.
+
+    Models whose only activations are ``nn.ReLU`` go through Captum's
+    ``GuidedBackprop``. Captum rectifies nowhere else, so models with ReLU6,
+    GELU, SiLU or Hardswish modules use
+    :func:`imet.explain.modified.guided_gradient`, which clamps at zero the
+    gradient each activation sends to its input (exact guided backprop at
+    ReLU6, the usual generalisation at smooth activations)."""
     from captum.attr import GuidedBackprop
 
-    relus = sum(isinstance(m, nn.ReLU) for m in model.modules())
-    others = sorted(
-        {type(m).__name__ for m in model.modules()}
-        & {t.__name__ for t in _RECTIFIERS_OTHER_THAN_RELU}
-        | {
-            type(m).__name__
-            for m in model.modules()
-            if type(m).__name__.endswith("Activation")
-        }
-    )
-    if relus == 0 or others:
-        found = ", ".join(others) if others else "no ReLU modules"
+    from imet.explain.modified import guided_gradient, is_activation
+
+    activations = {type(m) for m in model.modules() if is_activation(m)}
+    if not activations:
         raise MethodUnsupported(
-            "guided backprop rectifies gradients only at nn.ReLU modules, and "
-            f"this model's activations are {found}: the map would be a plain "
-            "gradient mislabelled as guided backprop"
+            "guided backprop rectifies gradients at activation modules, and this "
+            "model has none (ReLU, ReLU6, GELU, SiLU, Hardswish): the map would "
+            "be a plain gradient mislabelled as guided backprop"
         )
-    with warnings.catch_warnings():  # Captum announces its temporary hooks
-        warnings.simplefilter("ignore", UserWarning)
-        return _abs_max(GuidedBackprop(model).attribute(x, target=target))
+    if activations == {nn.ReLU}:
+        with warnings.catch_warnings():  # Captum announces its temporary hooks
+            warnings.simplefilter("ignore", UserWarning)
+            return _abs_max(GuidedBackprop(model).attribute(x, target=target))
+    return _abs_max(guided_gradient(model, x, target))
 
 
 def lrp(model: nn.Module, x: torch.Tensor, target) -> torch.Tensor:
-    """Layer-wise relevance propagation, epsilon rule (Bach et al., 2015)."""
+    """Layer-wise relevance propagation (Bach et al., 2015).
+
+    Models built only from layers Captum has rules for (the ``cnn``) get
+    Captum's LRP with a composite of gamma and epsilon rules
+    (:mod:`imet.explain.lrp`). The ``vit``, ``efficientnet-lite0`` and
+    ``efficientnet`` models get conservative propagation
+    (:mod:`imet.explain.modified`): ViT: LayerNorm and attention probabilities
+    held constant (AttnLRP / CP-LRP), GELU as identity; Lite0: ReLU6 as
+    identity, LRP-0 through convolutions and residual sums; EfficientNet: SiLU
+    as identity, squeeze-and-excitation gates held constant. Other models are
+    refused with the operations that stand in the way."""
     from imet.explain.lrp import lrp_attribute, lrp_blockers
+    from imet.explain.modified import conservative_blockers, conservative_relevance
 
     blockers = lrp_blockers(model)
-    if blockers:
-        shown = "; ".join(blockers[:3])
-        more = f" (and {len(blockers) - 3} more)" if len(blockers) > 3 else ""
-        raise MethodUnsupported(
-            "LRP needs a propagation rule for every operation, and Captum only "
-            f"applies rules to layer modules; this model has {shown}{more}. "
-            "Relevance would flow through those as a plain gradient, which is "
-            "not LRP."
-        )
-    return _channel_sum(lrp_attribute(model, x, target))
+    if not blockers:
+        return _channel_sum(lrp_attribute(model, x, target))
+    if not conservative_blockers(model):
+        return _channel_sum(conservative_relevance(model, x, target))
+    shown = "; ".join(blockers[:3])
+    more = f" (and {len(blockers) - 3} more)" if len(blockers) > 3 else ""
+    raise MethodUnsupported(
+        "LRP needs a propagation rule for every operation, and Captum only "
+        f"applies rules to layer modules; this model has {shown}{more}. "
+        "Relevance would flow through those as a plain gradient, which is "
+        "not LRP. Conservative rules exist only for the vit, "
+        "efficientnet-lite0 and efficientnet models."
+    )
 
 
 def attention_rollout(model: nn.Module, x: torch.Tensor, target) -> torch.Tensor:

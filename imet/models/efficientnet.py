@@ -11,10 +11,11 @@ Lite0 drops squeeze-and-excitation and uses ReLU6; its weights were trained on
 inputs scaled to about [-1, 1], the range ``imet.transforms`` produces.
 
 Saliency notes: both have residual additions and activations that Captum's LRP
-has no rule for (SiLU, ReLU6, padding modules). Captum's guided backprop only
-rewrites gradients of ``nn.ReLU`` modules, so it leaves ReLU6 and SiLU as plain
-gradients. Inside each Lite0 block one ReLU6 module is called twice (after the
-expansion and after the depthwise convolution), so hooks on it fire twice.
+has no rule for (SiLU, ReLU6, padding modules), and Captum's guided backprop
+only rewrites ``nn.ReLU`` gradients; ``imet.explain.modified`` covers both
+models with its own rules. Inside each Lite0 block one ReLU6 module is called
+twice (after the expansion and after the depthwise convolution), so hooks on
+it fire twice.
 """
 
 from __future__ import annotations
