@@ -56,6 +56,9 @@ def pick_run(*, finished: bool = True, root: Path | None = None) -> loaders.RunI
             "scores yet): let `imet train` finish, or resume it with --resume."
         )
         st.stop()
+    # Runs on a collection with object masks (the synthetic one, whose planted
+    # biases are the known answer) come first, so a new user lands on them.
+    usable = sorted(usable, key=lambda r: not _has_masks(r))
     by_name = {r.name: r for r in usable}
     name = state.select(
         "Run",
@@ -65,6 +68,10 @@ def pick_run(*, finished: bool = True, root: Path | None = None) -> loaders.RunI
         format_func=lambda n: f"{n}  ({by_name[n].model}, {by_name[n].dataset})",
     )
     return by_name[name]
+
+
+def _has_masks(run: loaders.RunInfo) -> bool:
+    return run.data_dir is not None and (run.data_dir / "masks").is_dir()
 
 
 @dataclass(frozen=True)
