@@ -185,3 +185,40 @@ def hf_load_error(pretrained: str, error: Exception) -> ValueError:
         "local folder written by save_pretrained, and the Hugging Face hub "
         f"could not provide it ({type(error).__name__}: {error})"
     )
+
+
+def load_hf_backbone(
+    pretrained: str,
+    *,
+    config_class: type,
+    backbone_class: type,
+    wrapper_class: type,
+    wrapper_attr: str,
+    ignore: str,
+    config_overrides: dict[str, Any] | None = None,
+) -> nn.Module:
+    """The backbone of a Hugging Face checkpoint (hub id or local folder).
+
+    A checkpoint saved from ``wrapper_class`` (an image classifier, the MAE
+    pretraining model) keeps the backbone under ``wrapper_attr``: it is loaded
+    whole and the backbone taken, so that its extra part (whose keys start
+    with ``ignore``) is not reported as unused weights.
+    """
+    source = hf_source(pretrained)
+    try:
+        config = config_class.from_pretrained(source)
+        for key, value in (config_overrides or {}).items():
+            setattr(config, key, value)
+        if wrapper_class.__name__ in (config.architectures or []):
+            full, info = wrapper_class.from_pretrained(
+                source, config=config, output_loading_info=True
+            )
+            backbone = getattr(full, wrapper_attr)
+        else:
+            backbone, info = backbone_class.from_pretrained(
+                source, config=config, output_loading_info=True
+            )
+    except OSError as error:
+        raise hf_load_error(pretrained, error) from error
+    require_loaded(pretrained, info, ignore=ignore)
+    return backbone

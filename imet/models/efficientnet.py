@@ -33,10 +33,8 @@ from torch import nn
 from imet.models.base import (
     LabelModel,
     hf_config_record,
-    hf_load_error,
-    hf_source,
+    load_hf_backbone,
     parse_arch,
-    require_loaded,
 )
 
 _logger = logging.getLogger(__name__)
@@ -114,25 +112,16 @@ def _load_hf_efficientnet(pretrained: str) -> nn.Module:
         EfficientNetModel,
     )
 
-    source = hf_source(pretrained)
-    try:
-        config = EfficientNetConfig.from_pretrained(source)
-        # A classification checkpoint (like google/efficientnet-b0) keeps the
-        # backbone under `.efficientnet`; loading it as such avoids a report of
-        # unused classifier weights.
-        if "EfficientNetForImageClassification" in (config.architectures or []):
-            full, info = EfficientNetForImageClassification.from_pretrained(
-                source, config=config, output_loading_info=True
-            )
-            backbone = full.efficientnet
-        else:
-            backbone, info = EfficientNetModel.from_pretrained(
-                source, config=config, output_loading_info=True
-            )
-    except OSError as error:
-        raise hf_load_error(pretrained, error) from error
-    require_loaded(pretrained, info, ignore="classifier.")
-    return backbone
+    # A classification checkpoint (like google/efficientnet-b0) keeps the
+    # backbone under `.efficientnet`.
+    return load_hf_backbone(
+        pretrained,
+        config_class=EfficientNetConfig,
+        backbone_class=EfficientNetModel,
+        wrapper_class=EfficientNetForImageClassification,
+        wrapper_attr="efficientnet",
+        ignore="classifier.",
+    )
 
 
 def build_efficientnet(

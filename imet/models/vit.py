@@ -38,10 +38,8 @@ from torch import nn
 from imet.models.base import (
     LabelModel,
     hf_config_record,
-    hf_load_error,
-    hf_source,
+    load_hf_backbone,
     parse_arch,
-    require_loaded,
 )
 
 _logger = logging.getLogger(__name__)
@@ -231,25 +229,17 @@ def _preset_of(config: Any) -> str | None:
 def _load_encoder(pretrained: str) -> nn.Module:
     from transformers import ViTMAEConfig, ViTMAEForPreTraining, ViTMAEModel
 
-    source = hf_source(pretrained)
-    try:
-        config = ViTMAEConfig.from_pretrained(source)
-        config.mask_ratio = 0.0
-        # Pretraining checkpoints (facebook/vit-mae-base, `imet pretrain-mae`)
-        # keep the encoder under `.vit`; load them whole and drop the decoder.
-        if "ViTMAEForPreTraining" in (config.architectures or []):
-            full, info = ViTMAEForPreTraining.from_pretrained(
-                source, config=config, output_loading_info=True
-            )
-            encoder = full.vit
-        else:
-            encoder, info = ViTMAEModel.from_pretrained(
-                source, config=config, output_loading_info=True
-            )
-    except OSError as error:
-        raise hf_load_error(pretrained, error) from error
-    require_loaded(pretrained, info, ignore="decoder.")
-    return encoder
+    # Pretraining checkpoints (facebook/vit-mae-base, `imet pretrain-mae`) keep
+    # the encoder under `.vit`; the decoder is dropped.
+    return load_hf_backbone(
+        pretrained,
+        config_class=ViTMAEConfig,
+        backbone_class=ViTMAEModel,
+        wrapper_class=ViTMAEForPreTraining,
+        wrapper_attr="vit",
+        ignore="decoder.",
+        config_overrides={"mask_ratio": 0.0},
+    )
 
 
 def build_vit(
