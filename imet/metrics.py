@@ -657,5 +657,5 @@ def evaluate_scores(
     for split, value in split_scores.items():
         y_true, y_score = _unpack(value)
         results[split] = _evaluate_split(split, y_true, y_score, thresholds)
-        _logger.info("metrics on %s: %s", split, results[split])
+        _logger.debug("metrics on %s: %s", split, results[split])
     return results
