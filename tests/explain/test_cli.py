@@ -16,25 +16,27 @@ def _first_test_image_with_a_label(run, data_dir):
     return data_dir / "train" / f"{test.ids[row]}.png", names[column]
 
 
+def _explain_args(run, image, label, out, *extra: str) -> list[str]:
+    """``imet explain`` arguments for one image and label."""
+    return [
+        "explain",
+        "--run",
+        str(run),
+        "--image",
+        str(image),
+        "--label",
+        label,
+        "--out",
+        str(out),
+        *extra,
+    ]
+
+
 def test_explain_all_writes_an_overlay_per_supported_method(
     tiny_run, tiny_collection, tmp_path, capsys
 ):
     image, label = _first_test_image_with_a_label(tiny_run, tiny_collection)
-    code = main(
-        [
-            "explain",
-            "--run",
-            str(tiny_run),
-            "--image",
-            str(image),
-            "--label",
-            label,
-            "--method",
-            "all",
-            "--out",
-            str(tmp_path),
-        ]
-    )
+    code = main(_explain_args(tiny_run, image, label, tmp_path, "--method", "all"))
     out = capsys.readouterr().out
     assert code == 0
     pngs = sorted(p.name.rsplit("-", 1)[1] for p in tmp_path.glob("*.png"))
@@ -58,19 +60,7 @@ def test_explain_rejects_an_unknown_label_with_a_hint(
     tiny_run, tiny_collection, capsys
 ):
     image, _ = _first_test_image_with_a_label(tiny_run, tiny_collection)
-    code = main(
-        [
-            "explain",
-            "--run",
-            str(tiny_run),
-            "--image",
-            str(image),
-            "--label",
-            "hourglass",
-            "--out",
-            "unused",
-        ]
-    )
+    code = main(_explain_args(tiny_run, image, "hourglass", "unused"))
     assert code == 2
     assert "did you mean tags::hourglasses" in capsys.readouterr().err
 
